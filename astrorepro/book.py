@@ -1,0 +1,91 @@
+"""Building the HTML book from the executed notebooks.
+
+The sources in ``book/`` are never modified by a build. :func:`stage` copies ``_config.yml``,
+``_toc.yml`` and ``book/`` into ``_build/site/``, replacing every notebook with its executed copy
+from the run folder; :func:`build_html` runs Jupyter Book 1.x on that copy with warnings as errors
+and checks that the HTML exists (an unpinned Jupyter Book 2 exits 0 and builds nothing).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .paths import BOOK_DIR, BUILD_DIR, REPO_DIR, run_dir
+
+SITE_DIR = BUILD_DIR / "site"
+HTML_DIR = BUILD_DIR / "html"
+
+
+def toc_files(toc: Path = REPO_DIR / "_toc.yml") -> list[str]:
+    """Every file named in ``_toc.yml`` (without suffix), in reading order."""
+    def walk(node) -> list[str]:
+        out = []
+        if isinstance(node, dict):
+            if "file" in node:
+                out.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                out += walk(node.get(key, []))
+        elif isinstance(node, list):
+            for item in node:
+                out += walk(item)
+        return out
+
+    data = yaml.safe_load(toc.read_text())
+    return [data["root"], *walk(data)]
+
+
+def toc_notebooks() -> list[Path]:
+    """The notebooks of the book, in reading order."""
+    return [REPO_DIR / f"{f}.ipynb" for f in toc_files() if (REPO_DIR / f"{f}.ipynb").is_file()]
+
+
+def stage(executed_dir: Path | None = None) -> Path:
+    """Copy the book's sources into ``_build/site`` with every notebook replaced by its executed copy.
+
+    Raises:
+        FileNotFoundError: when a notebook of the table of contents has not been executed.
+    """
+    executed_dir = Path(executed_dir or run_dir())
+    missing = [nb.name for nb in toc_notebooks() if not (executed_dir / nb.name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"not executed yet: {', '.join(missing)} (looked in {executed_dir}); run 'astrorepro run all' first"
+        )
+    if SITE_DIR.exists():
+        shutil.rmtree(SITE_DIR)
+    SITE_DIR.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO_DIR / name, SITE_DIR / name)
+    shutil.copytree(BOOK_DIR, SITE_DIR / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for nb in toc_notebooks():
+        shutil.copy2(executed_dir / nb.name, SITE_DIR / nb.relative_to(REPO_DIR))
+    return SITE_DIR
+
+
+def build_html(executed_dir: Path | None = None, quiet: bool = False) -> Path:
+    """Stage the book and build it with ``jupyter-book build -W``; returns the path of ``index.html``.
+
+    Raises:
+        RuntimeError: when the build fails or produces no HTML.
+    """
+    site = stage(executed_dir)
+    if HTML_DIR.exists():
+        shutil.rmtree(HTML_DIR)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(site), "--path-output", str(BUILD_DIR / "jb"),
+           "-W", "--keep-going"]
+    if quiet:
+        cmd.append("--quiet")
+    proc = subprocess.run(cmd, cwd=REPO_DIR)
+    built = BUILD_DIR / "jb" / "_build" / "html"
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
+    if not (built / "index.html").is_file():
+        raise RuntimeError(f"jupyter-book exited 0 but wrote no {built / 'index.html'}: is jupyter-book<2 installed?")
+    shutil.move(str(built), HTML_DIR)
+    return HTML_DIR / "index.html"

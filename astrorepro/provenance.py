@@ -1,0 +1,61 @@
+"""Provenance of a run: what produced a set of numbers, recorded next to them.
+
+Every scorecard carries the mode, device, seed, library version, git commit and wall time of the run
+that computed it, so that a number on the book's scorecard page can be traced to its source.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+
+from . import __version__
+from .paths import REPO_DIR
+
+
+def git_commit(short: bool = True) -> str:
+    """The repository's HEAD commit (``+dirty`` when the tree has changes), or ``"unknown"``."""
+    try:
+        args = ["git", "-C", str(REPO_DIR), "rev-parse", "--short" if short else "--verify", "HEAD"]
+        commit = subprocess.run(args, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(REPO_DIR), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        return commit + ("+dirty" if status else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment() -> dict:
+    """Versions and hardware of this process: python, torch, numpy, platform, CPU count."""
+    import numpy
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "executable": sys.executable,
+    }
+
+
+def record(*, chapter: str, mode: str, seed: int, device: str, wall_time_s: float) -> dict:
+    """The provenance dict stored with a scorecard."""
+    return {
+        "chapter": chapter,
+        "mode": mode,
+        "seed": seed,
+        "device": device,
+        "astrorepro_version": __version__,
+        "git_commit": git_commit(),
+        "wall_time_s": round(float(wall_time_s), 1),
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(),
+    }

@@ -1,0 +1,123 @@
+"""The training loop: determinism, resume after a kill, validation, errors."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from astrorepro.train import History, TrainConfig, epoch_permutation, fit, predict
+
+
+def _problem(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(300, 6, generator=g)
+    y = torch.sin(x[:, :1]) + 0.5 * x[:, 1:2]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 1))
+    return model, (x, y)
+
+
+def _loss(model, batch):
+    x, y = batch
+    return nn.functional.mse_loss(model(x), y)
+
+
+CFG = TrainConfig(epochs=6, batch_size=32, lr=5e-3, seed=1, progress=False)
+
+
+def test_same_seed_gives_identical_weights_and_losses():
+    runs = []
+    for _ in range(2):
+        model, data = _problem()
+        hist = fit(model, data, _loss, CFG, device="cpu")
+        runs.append((hist.train_loss, [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+def test_training_reduces_the_loss_and_records_validation():
+    model, data = _problem()
+    hist = fit(model, data, _loss, CFG, device="cpu", val=data)
+    assert isinstance(hist, History) and hist.epochs == 6 and len(hist.val_loss) == 6
+    assert hist.train_loss[-1] < 0.5 * hist.train_loss[0]
+    assert hist.steps == 6 * 10 and hist.samples == 6 * 300
+
+
+def test_shuffling_depends_on_seed_and_epoch_only():
+    assert torch.equal(epoch_permutation(50, 3, 2), epoch_permutation(50, 3, 2))
+    assert not torch.equal(epoch_permutation(50, 3, 2), epoch_permutation(50, 3, 1))
+    assert sorted(epoch_permutation(50, 3, 2).tolist()) == list(range(50))
+
+
+KILLED_RUN = textwrap.dedent("""
+    import os, sys, torch
+    sys.path.insert(0, {tests!r})
+    from test_train import _problem, _loss, CFG
+    from astrorepro.train import fit
+    model, data = _problem()
+    def die(epoch, hist):
+        if epoch == 2:           # killed abruptly after the third epoch's checkpoint
+            os._exit(9)
+    fit(model, data, _loss, CFG, device="cpu", checkpoint_dir={ckpt!r}, on_epoch_end=die)
+""")
+
+
+def test_a_killed_run_resumed_ends_like_an_uninterrupted_one(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    script = KILLED_RUN.format(tests=str(__import__("pathlib").Path(__file__).parent), ckpt=str(ckpt))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    assert (ckpt / "checkpoint.pt").is_file()
+
+    model, data = _problem()
+    resumed = fit(model, data, _loss, CFG, device="cpu", checkpoint_dir=ckpt)
+    assert resumed.resumed_from_epoch == 3 and resumed.epochs == 6
+
+    ref_model, data = _problem()
+    ref = fit(ref_model, data, _loss, CFG, device="cpu")
+    assert resumed.train_loss == ref.train_loss
+    for a, b in zip(model.parameters(), ref_model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_a_checkpoint_of_another_configuration(tmp_path):
+    model, data = _problem()
+    fit(model, data, _loss, TrainConfig(epochs=1, batch_size=32, progress=False), device="cpu", checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="another configuration"):
+        fit(model, data, _loss, TrainConfig(epochs=2, batch_size=16, progress=False), device="cpu", checkpoint_dir=tmp_path)
+
+
+def test_bad_inputs_get_clear_errors():
+    model, (x, y) = _problem()
+    with pytest.raises(ValueError, match="first dimension"):
+        fit(model, (x, y[:10]), _loss, CFG, device="cpu")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="frozen"):
+        fit(model, (x, y), _loss, CFG, device="cpu")
+    with pytest.raises(ValueError, match="no CUDA GPU|unknown device"):
+        fit(model, (x, y), _loss, CFG, device="tpu")
+
+
+def test_diverging_loss_is_reported():
+    model, data = _problem()
+    bad = TrainConfig(epochs=1, batch_size=32, progress=False)
+    with pytest.raises(FloatingPointError, match="loss became"):
+        fit(model, data, lambda m, b: _loss(m, b) * float("nan"), bad, device="cpu")
+
+
+def test_predict_batches_and_restores_mode():
+    model, (x, _) = _problem()
+    model.train()
+    out = predict(model, x, batch_size=64, device="cpu")
+    assert out.shape == (300, 1) and model.training
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(out, model(x))
