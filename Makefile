@@ -42,7 +42,7 @@ scorecard: env
 test: book
 	ASTROREPRO_REQUIRE_BOOK=1 ASTROREPRO_RUN_DIR=$(CURDIR)/_build/nbval OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env \
-	  tests $$(ls _build/executed/*.ipynb | grep -v '/scorecard.ipynb$$') $(PYTEST_ARGS)
+	  tests $$(ls _build/executed/*.ipynb | grep -v -E '/(scorecard|status).ipynb$$') $(PYTEST_ARGS)
 
 clean:
 	rm -rf _build

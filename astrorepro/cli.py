@@ -52,7 +52,7 @@ def _pages() -> list[Path]:
 
     chapter_nbs = {chapters.info(k).notebook for k in CHAPTERS}
     pages = [nb for nb in toc_notebooks() if nb.name not in chapter_nbs]
-    return sorted(pages, key=lambda p: p.stem == "scorecard")
+    return sorted(pages, key=lambda p: p.stem in ("scorecard", "status"))
 
 
 def cmd_run(args) -> int:
@@ -76,8 +76,9 @@ def cmd_run(args) -> int:
         return _fail(str(exc))
 
     print(f"executing {', '.join(j.name for j in jobs)} in {args.mode} mode (seed {args.seed}) into {out}", flush=True)
-    results = execute_many(jobs + [p for p in pages if p.name != "scorecard"], workers=args.jobs)
-    results += execute_many([p for p in pages if p.name == "scorecard"])
+    summaries = ("scorecard", "status")  # read the chapters' results: run last
+    results = execute_many(jobs + [p for p in pages if p.name not in summaries], workers=args.jobs)
+    results += execute_many([p for p in pages if p.name in summaries])
     failed = 0
     for r in results:
         budget = chapters.info(r.name).budget_quick_s if r.name in CHAPTERS and args.mode == "quick" else None

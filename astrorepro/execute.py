@@ -112,7 +112,21 @@ def execute(job: Job) -> Result:
     except Exception as exc:  # noqa: BLE001 - reported to the caller with the notebook's name
         msg = str(exc).strip().splitlines()
         return Result(job.name, out, time.perf_counter() - t0, error="\n".join(msg[-12:]) or type(exc).__name__)
+    _embed_provenance(out, job.output_dir / f"{job.name}.scorecard.json")
     return Result(job.name, out, time.perf_counter() - t0)
+
+
+def _embed_provenance(notebook: Path, card: Path) -> None:
+    """Copy the run's provenance (from its scorecard) into the executed notebook's metadata.
+
+    A committed executed notebook then says by itself which mode, seed, device, library version and
+    commit produced its outputs (``metadata.astrorepro``), which the staleness test checks.
+    """
+    if not card.is_file():
+        return
+    nb = json.loads(notebook.read_text())
+    nb.setdefault("metadata", {})["astrorepro"] = json.loads(card.read_text())["provenance"]
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def execute_many(jobs: list[Job], workers: int = 1) -> list[Result]:

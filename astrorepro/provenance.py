@@ -59,3 +59,44 @@ def record(*, chapter: str, mode: str, seed: int, device: str, wall_time_s: floa
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         **environment(),
     }
+
+
+def execution_table(folder, keys) -> "pandas.DataFrame":
+    """Wall time, budget and throughput of each executed chapter, read from its scorecard and notebook.
+
+    ``folder`` holds ``<key>.scorecard.json`` and the executed notebooks (papermill records each
+    notebook's duration in its metadata). One row per chapter; chapters not executed are marked so.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from . import chapters
+
+    folder = Path(folder)
+    rows = []
+    for key in keys:
+        info = chapters.info(key)
+        row = {"chapter": key, "quick budget (s)": info.budget_quick_s}
+        card = folder / f"{key}.scorecard.json"
+        nb = folder / info.notebook
+        if not card.is_file():
+            rows.append({**row, "mode": "not executed"})
+            continue
+        p = json.loads(card.read_text())["provenance"]
+        duration = None
+        if nb.is_file():
+            duration = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("duration")
+        tp = p.get("throughput") or {}
+        main = max(tp.items(), key=lambda kv: kv[1]["seconds"], default=(None, None))
+        row.update({
+            "mode": p.get("mode"), "device": p.get("device"), "seed": p.get("seed"),
+            "chapter wall time (s)": p.get("wall_time_s"),
+            "notebook wall time (s)": round(duration, 1) if duration else None,
+            "within budget": (duration or p.get("wall_time_s", 0)) <= info.budget_quick_s if p.get("mode") == "quick" else None,
+            "main training step": main[0] or "-",
+            "samples / s": main[1]["samples_per_s"] if main[1] else None,
+        })
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("chapter")

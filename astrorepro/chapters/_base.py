@@ -56,6 +56,7 @@ class Run:
     rng: np.random.Generator
     scorecard: Scorecard
     t0: float = field(default_factory=time.perf_counter)
+    throughput: dict = field(default_factory=dict)
 
     @property
     def quick(self) -> bool:
@@ -64,6 +65,15 @@ class Run:
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self.t0
+
+    def record_throughput(self, step: str, history) -> None:
+        """Record the training throughput (samples per second) of one of the chapter's training steps.
+
+        ``history`` is the :class:`astrorepro.train.History` returned by ``fit``. The figures go into the
+        scorecard's provenance and onto the book's execution-statistics page.
+        """
+        self.throughput[step] = {"samples_per_s": round(float(history.samples_per_s()), 1),
+                                 "samples": int(history.samples), "seconds": round(sum(history.epoch_time_s), 2)}
 
     def finish(self, display: bool = True):
         """Record provenance, write the scorecard JSON, show the table; raise on a failed must-hold claim.
@@ -78,6 +88,7 @@ class Run:
             wall_time_s=self.elapsed(),
         )
         sc.provenance["budget_quick_s"] = self.info.budget_quick_s
+        sc.provenance["throughput"] = self.throughput
         sc.save(run_dir() / f"{self.info.key}.scorecard.json")
         table = sc.table()
         if display:
