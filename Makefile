@@ -12,7 +12,7 @@ SEED ?= 0
 JOBS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: book test env execute html scorecard clean
+.PHONY: book test env execute html scorecard publish clean
 
 book: env execute html
 
@@ -36,6 +36,12 @@ html: env
 
 scorecard: env
 	$(BIN)/astrorepro scorecard
+
+# On a GPU: execute every chapter in full mode into published/ (committed: the published book renders
+# these outputs; tests/test_published.py fails when they go stale) and build the book from them.
+publish: env
+	$(BIN)/astrorepro run all --mode full --seed $(SEED) --jobs 1 --output-dir published
+	$(BIN)/astrorepro build --executed-dir published
 
 # Unit tests, the built book in headless Chromium, and every executed notebook re-executed under
 # nbval (errors fail; the scorecard cells marked NBVAL_CHECK_OUTPUT must give the same numbers).

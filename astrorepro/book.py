@@ -89,3 +89,55 @@ def build_html(executed_dir: Path | None = None, quiet: bool = False) -> Path:
         raise RuntimeError(f"jupyter-book exited 0 but wrote no {built / 'index.html'}: is jupyter-book<2 installed?")
     shutil.move(str(built), HTML_DIR)
     return HTML_DIR / "index.html"
+
+
+#: Executed full-mode notebooks (and their scorecards) committed for the published book.
+PUBLISHED_DIR = REPO_DIR / "published"
+
+
+def _code_sources(nb: dict) -> list[str]:
+    """The code cells' sources, without papermill's injected-parameters cell."""
+    out = []
+    for c in nb.get("cells", []):
+        if c.get("cell_type") != "code" or "injected-parameters" in c.get("metadata", {}).get("tags", []):
+            continue
+        src = c.get("source", "")
+        out.append("".join(src) if isinstance(src, list) else src)
+    return out
+
+
+def staleness(executed: Path, source: Path, version: str | None = None) -> list[str]:
+    """Why an executed notebook no longer matches the code; an empty list when it is current.
+
+    Checks that the notebook was executed top to bottom (execution counts 1, 2, 3, ...), that the
+    mode it was run in (papermill's parameters) is the mode its recorded provenance says, that the
+    recorded astrorepro version is the library's, that no cell holds an error, and that its code
+    cells are those of the source notebook in ``book/``.
+    """
+    import json
+
+    from . import __version__
+
+    version = version or __version__
+    nb = json.loads(Path(executed).read_text())
+    problems = []
+    counts = [c.get("execution_count") for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if any(n is None for n in counts):
+        problems.append("some code cells were never executed")
+    elif counts != list(range(1, len(counts) + 1)):
+        problems.append(f"executed out of order (execution counts {counts[:8]}...)")
+    if any(o.get("output_type") == "error" for c in nb.get("cells", []) for o in c.get("outputs", [])):
+        problems.append("holds an error output")
+    meta = nb.get("metadata", {})
+    run_mode = meta.get("papermill", {}).get("parameters", {}).get("mode")
+    prov = meta.get("astrorepro", {})
+    if not prov:
+        problems.append("no astrorepro provenance in its metadata (not executed by 'astrorepro run')")
+    else:
+        if run_mode != prov.get("mode"):
+            problems.append(f"papermill ran it in mode {run_mode!r} but its scorecard says {prov.get('mode')!r}")
+        if prov.get("astrorepro_version") != version:
+            problems.append(f"executed with astrorepro {prov.get('astrorepro_version')}, the code is {version}")
+    if _code_sources(nb) != _code_sources(json.loads(Path(source).read_text())):
+        problems.append(f"its code cells differ from {Path(source).name} in book/")
+    return problems
