@@ -64,7 +64,25 @@ def stage(executed_dir: Path | None = None) -> Path:
     shutil.copytree(BOOK_DIR, SITE_DIR / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     for nb in toc_notebooks():
         shutil.copy2(executed_dir / nb.name, SITE_DIR / nb.relative_to(REPO_DIR))
+    _add_local_mathjax(SITE_DIR / "_extra" / "mathjax")
     return SITE_DIR
+
+
+def _add_local_mathjax(dest: Path) -> None:
+    """Copy MathJax (shipped by the PyPI package ``jupyter-server-mathjax``) into the book's static files.
+
+    The book then renders its mathematics without reaching a CDN: offline, behind a firewall, and
+    in the headless browser of the tests. It goes into ``html_extra_path`` (copied to the site root
+    as is; in ``_static`` every script would be added to every page) and ``_config.yml`` points
+    ``mathjax_path`` at it.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("jupyter-server-mathjax is not installed: pip install -e '.[book]'")
+    src = Path(list(spec.submodule_search_locations)[0]) / "static"
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.py", "__pycache__", "unpacked"))
 
 
 def build_html(executed_dir: Path | None = None, quiet: bool = False) -> Path:

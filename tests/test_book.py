@@ -7,6 +7,7 @@ book or browser is a failure; when running single test files by hand they are sk
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,8 @@ return {
   traceback: document.body.innerText.includes('Traceback (most recent call last)'),
   stderr: Array.from(document.querySelectorAll('.output.stderr')).map(e => e.innerText.slice(0, 200)),
   height: document.body.scrollHeight,
+  maths: document.querySelectorAll('span.math, div.math').length,
+  typeset: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length,
 };
 """
 
@@ -73,6 +76,12 @@ def test_page_loads_with_its_figures_and_no_errors(browser, page):
     assert state["title"], f"{page}: empty page"
     assert state["broken"] == [], f"{page}: images that did not load: {state['broken']}"
     assert state["errors"] == 0 and not state["traceback"], f"{page}: an error output or traceback is shown"
+    if state["maths"]:  # the book ships its own MathJax: equations must render offline
+        deadline = time.monotonic() + 30
+        while state["typeset"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = browser.execute_script(PAGE_STATE)
+        assert state["typeset"] > 0, f"{page}: {state['maths']} equations, none typeset by MathJax"
     is_chapter = any(page == f"book/{chapters.info(k).notebook[:-6]}" for k in chapters.CHAPTERS)
     if is_chapter:
         assert state["images"] >= 3, f"{page}: a chapter should show its figures, found {state['images']} images"
