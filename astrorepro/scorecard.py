@@ -42,6 +42,8 @@ class Claim:
         status: the reported status (see :data:`STATUSES`).
         must_hold: whether a failure is an error (quick mode raises).
         fmt: format spec used to show ``value`` and ``target``.
+        volatile: the value depends on the machine's load (a timing), so two runs with the same
+            seed may differ; it is left out of :meth:`Scorecard.digest`.
     """
 
     id: str
@@ -55,6 +57,7 @@ class Claim:
     status: str
     must_hold: bool
     fmt: str = ".3g"
+    volatile: bool = False
 
     def _show(self, x: Any) -> str:
         if isinstance(x, (tuple, list)):
@@ -113,12 +116,16 @@ class Scorecard:
         must_hold: bool = False,
         status: str = "reproduced",
         fmt: str = ".3g",
+        volatile: bool = False,
     ) -> Claim:
         """Check ``value op target`` and record the claim; returns it.
 
         ``status`` is the status reported when the criterion passes; a failing claim is reported as
-        ``"not reproduced"``, except a ``"needs real data"`` claim, which keeps its status.
+        ``"not reproduced"``, except a ``"needs real data"`` claim, which keeps its status. Mark
+        timings and other load-dependent values ``volatile=True``: they must never be ``must_hold``.
         """
+        if volatile and must_hold:
+            raise ValueError(f"claim {id!r}: a volatile (load-dependent) value cannot be must_hold")
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; choose from: {', '.join(STATUSES)}")
         if any(c.id == id for c in self.claims):
@@ -127,7 +134,7 @@ class Scorecard:
             value = value.item()
         passed = _evaluate(value, op, target)
         shown = status if passed or status == "needs real data" else "not reproduced"
-        c = Claim(id, ref, claim, paper, value, op, target, passed, shown, must_hold, fmt)
+        c = Claim(id, ref, claim, paper, value, op, target, passed, shown, must_hold, fmt, volatile)
         self.claims.append(c)
         return c
 
@@ -158,6 +165,17 @@ class Scorecard:
             counts[c.status] = counts.get(c.status, 0) + 1
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: STATUSES.index(kv[0])))
         return f"{self.chapter}: {len(self.claims)} claims: {parts}"
+
+    def digest(self) -> str:
+        """Every claim's id, value and status, one per line: what two runs with one seed must share.
+
+        Volatile claims (timings) are listed without their value and status. The chapters print
+        this in a cell marked ``NBVAL_CHECK_OUTPUT``, so nbval compares it between runs.
+        """
+        lines = [self.summary() if not any(c.volatile for c in self.claims) else f"{self.chapter}: {len(self.claims)} claims"]
+        for c in self.claims:
+            lines.append(f"{c.id}: (load-dependent, not compared)" if c.volatile else f"{c.id}: {c.shown_value} -> {c.status}")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict:
         claims = []

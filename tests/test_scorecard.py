@@ -72,3 +72,13 @@ def test_json_round_trip_and_overview(tmp_path):
 
 def test_summary_counts_statuses():
     assert _card().summary() == "demo: 3 claims: 1 reproduced, 1 reproduced in trend, 1 not reproduced"
+
+
+def test_digest_leaves_out_volatile_values():
+    sc = _card()
+    sc.claim("t", ref="-", claim="fastest", value=1, op="==", target=1, fmt="d", volatile=True)
+    d = sc.digest()
+    assert "a: 1.0e-09 -> reproduced" in d and "b: 0.5 -> not reproduced" in d
+    assert "t: (load-dependent, not compared)" in d
+    with pytest.raises(ValueError, match="volatile"):
+        sc.claim("t2", ref="-", claim="-", value=1, op="==", target=1, volatile=True, must_hold=True)
