@@ -98,7 +98,6 @@ def execute(job: Job) -> Result:
 
     job.output_dir.mkdir(parents=True, exist_ok=True)
     os.environ[RUN_DIR_ENV] = str(job.output_dir.resolve())
-    os.environ.setdefault("MPLBACKEND", "Agg")
     if job.threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(job.threads)

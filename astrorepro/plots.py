@@ -7,15 +7,12 @@ reproduce. Numbers in prose are glued with :func:`glue_value` and cited with ``{
 
 from __future__ import annotations
 
-import os
-
 import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-if "MPLBACKEND" not in os.environ and not os.environ.get("JPY_PARENT_PID"):
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+# No backend is forced here: in a notebook the inline backend must stay active, or glued figures
+# would carry only a text repr and no image.
 
 #: Width in inches of a full-width and a half-width figure.
 WIDTHS = {"full": 7.5, "half": 3.8, "wide": 10.0}

@@ -18,7 +18,7 @@ def _err(capsys):
 
 @pytest.mark.parametrize("argv, allowed", [
     (["run", "nosuch"], "choose from: " + ", ".join(chapters.CHAPTERS)),
-    (["run", "lmd", "--mode", "fast"], "choose from quick, full"),
+    (["run", "lmd", "--mode", "fast"], "invalid choice: 'fast'"),
     (["run", "lmd", "-p", "nosuch", "1"], "allowed:"),
     (["run", "lmd", "-p", "mode", "full"], "with --mode"),
     (["run", "lmd", "--seed", "-1"], "non-negative"),
