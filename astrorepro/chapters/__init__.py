@@ -20,7 +20,7 @@ from ..scorecard import Scorecard
 from ._base import MODES, ChapterInfo, Run, seed_everything
 
 #: The chapters of the book, in reading order. Only these are executed by ``astrorepro run all``.
-CHAPTERS: tuple[str, ...] = ("lmd", "specclip", "lvm", "iicnet")
+CHAPTERS: tuple[str, ...] = ("lmd", "spectra_llm", "specclip", "lvm", "iicnet")
 
 __all__ = ["CHAPTERS", "MODES", "ChapterInfo", "Run", "get", "info", "config", "start", "seed_everything"]
 
