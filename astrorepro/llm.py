@@ -292,26 +292,26 @@ def random_llm(like, seed: int = 0):
     The "no text pretraining" control of the chapter: identical architecture and size, weights drawn
     by transformers' initialiser (normal, std ``initializer_range``) from ``seed``.
     """
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig
 
-    cfg = LlamaConfig.from_dict(like.config.to_dict())
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        model = LlamaForCausalLM(cfg)
-    finally:
-        torch.random.set_rng_state(state)
-    return model.float().eval()
+    return _seeded_llama(LlamaConfig.from_dict(like.config.to_dict()), seed)
 
 
 def tiny_llm(hidden_size: int = 64, n_layers: int = 2, vocab_size: int = 128, seed: int = 0):
     """A tiny random LLaMA (same code path as SmolLM2) for unit tests that must not need the file."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig
 
     cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                       num_hidden_layers=n_layers, num_attention_heads=4, num_key_value_heads=2,
                       head_dim=hidden_size // 4, max_position_embeddings=1024, tie_word_embeddings=True,
                       pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return _seeded_llama(cfg, seed)
+
+
+def _seeded_llama(cfg, seed: int):
+    """A randomly initialised ``LlamaForCausalLM`` drawn from ``seed``, leaving torch's global RNG as it was."""
+    from transformers import LlamaForCausalLM
+
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:

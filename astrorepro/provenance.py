@@ -61,7 +61,7 @@ def record(*, chapter: str, mode: str, seed: int, device: str, wall_time_s: floa
     }
 
 
-def execution_table(folder, keys) -> "pandas.DataFrame":
+def execution_table(folder, keys):
     """Wall time, budget and throughput of each executed chapter, read from its scorecard and notebook.
 
     ``folder`` holds ``<key>.scorecard.json`` and the executed notebooks (papermill records each

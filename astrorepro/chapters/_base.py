@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import plots, provenance
-from ..device import describe, pick_device
+from .. import provenance
+from ..device import describe
 from ..paths import run_dir
 from ..scorecard import Scorecard
 
@@ -96,7 +96,7 @@ class Run:
         sc.check(raise_on_failure=self.quick)
         return table
 
-    def show_provenance(self) -> "plots.pd.DataFrame":
+    def show_provenance(self):
         """The provenance of this run as a one-column table (after :meth:`finish`)."""
         import pandas as pd
 

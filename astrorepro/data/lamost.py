@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from astrorepro.data.grids import C_KMS, Grid, loglinear_wave
-from astrorepro.data.spectra import Spectra
+from astrorepro.data.spectra import Spectra, read_csv_catalogue
 from astrorepro.paths import data_dir
 
 SAMPLE_DIR = "lamost_lrs_dr1_learninglamost"
@@ -123,16 +123,7 @@ def read_lamost_index(path: str | Path | None = None) -> Table:
         FileNotFoundError: missing file. ValueError: unreadable, or missing any of :data:`INDEX_COLUMNS`.
     """
     path = Path(path) if path is not None else sample_dir() / "spectra_index.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"LAMOST sample index not found: {path}")
-    try:
-        tab = Table.read(path, format="ascii.csv", fast_reader=False)
-    except Exception as e:
-        raise ValueError(f"{path}: cannot parse as CSV: {e}") from e
-    missing = [c for c in INDEX_COLUMNS if c not in tab.colnames]
-    if missing:
-        raise ValueError(f"{path}: catalogue is missing column(s) {missing}")
-    return tab
+    return read_csv_catalogue(path, INDEX_COLUMNS, "LAMOST sample index")
 
 
 def _as_float(col) -> np.ndarray:

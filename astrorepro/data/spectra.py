@@ -306,3 +306,27 @@ def xp_input(spec: Spectra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     s = spec if spec.norm == "550nm" else spec.normalise("550nm")
     return s.standardise()
+
+
+def read_csv_catalogue(path, required, what: str = "catalogue"):
+    """Read a CSV catalogue as an astropy ``Table``, checking that it exists, parses and has ``required``.
+
+    Raises:
+        FileNotFoundError: the file is missing. ValueError: it does not parse as CSV, or lacks a column;
+            both messages name the file.
+    """
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        tab = Table.read(path, format="ascii.csv", fast_reader=False)
+    except Exception as e:
+        raise ValueError(f"{path}: cannot parse as CSV: {e}") from e
+    missing = [c for c in required if c not in tab.colnames]
+    if missing:
+        raise ValueError(f"{path}: catalogue is missing column(s) {missing}")
+    return tab
