@@ -95,17 +95,16 @@ def build_html(executed_dir: Path | None = None, quiet: bool = False) -> Path:
     if HTML_DIR.exists():
         shutil.rmtree(HTML_DIR)
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(site), "--path-output", str(BUILD_DIR / "jb"),
+    # Jupyter Book writes into <path-output>/_build/html: the repository root gives _build/html.
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(site), "--path-output", str(REPO_DIR),
            "-W", "--keep-going"]
     if quiet:
         cmd.append("--quiet")
     proc = subprocess.run(cmd, cwd=REPO_DIR)
-    built = BUILD_DIR / "jb" / "_build" / "html"
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
-    if not (built / "index.html").is_file():
-        raise RuntimeError(f"jupyter-book exited 0 but wrote no {built / 'index.html'}: is jupyter-book<2 installed?")
-    shutil.move(str(built), HTML_DIR)
+    if not (HTML_DIR / "index.html").is_file():
+        raise RuntimeError(f"jupyter-book exited 0 but wrote no {HTML_DIR / 'index.html'}: is jupyter-book<2 installed?")
     return HTML_DIR / "index.html"
 
 

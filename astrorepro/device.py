@@ -37,7 +37,8 @@ def describe(device: torch.device) -> str:
     """A human-readable name of the device, e.g. ``"cpu (2 threads)"`` or ``"cuda (NVIDIA H200)"``."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'s' if n != 1 else ''})"
 
 
 def autocast(device: torch.device):
