@@ -41,6 +41,31 @@ def describe(device: torch.device) -> str:
     return f"cpu ({n} thread{'s' if n != 1 else ''})"
 
 
+#: Dense bf16 tensor-core peak (TFLOP/s) from the vendors' data sheets, by a substring of the name
+#: ``torch.cuda.get_device_name`` gives; the first match wins (so "H100 PCIe" comes before "H100").
+PEAK_BF16_TFLOPS = {
+    "H200": 989.4,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H100": 989.4,  # SXM
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+}
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak in FLOP/s (what training under :func:`autocast` runs at), or
+    ``None`` where it is not known (CPUs, GPUs missing from :data:`PEAK_BF16_TFLOPS`)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, tflops in PEAK_BF16_TFLOPS.items():
+        if key in name:
+            return tflops * 1e12
+    return None
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; a no-op context on CPU."""
     if device.type == "cuda":

@@ -89,14 +89,39 @@ def execution_table(folder, keys):
         if nb.is_file():
             duration = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("duration")
         tp = p.get("throughput") or {}
-        main = max(tp.items(), key=lambda kv: kv[1]["seconds"], default=(None, None))
+        main = max(tp.items(), key=lambda kv: kv[1].get("seconds") or 0, default=(None, None))
         row.update({
             "mode": p.get("mode"), "device": p.get("device"), "seed": p.get("seed"),
             "chapter wall time (s)": p.get("wall_time_s"),
             "notebook wall time (s)": round(duration, 1) if duration else None,
             "within budget": (duration or p.get("wall_time_s", 0)) <= info.budget_quick_s if p.get("mode") == "quick" else None,
             "main training step": main[0] or "-",
-            "samples / s": main[1]["samples_per_s"] if main[1] else None,
+            "samples / s": main[1].get("samples_per_s") if main[1] else None,
+            "TFLOP/s": main[1].get("tflops") if main[1] else None,
+            "fraction of peak": main[1].get("peak_fraction") if main[1] else None,
         })
         rows.append(row)
     return pd.DataFrame(rows).set_index("chapter")
+
+
+def throughput_table(folder, keys):
+    """Every training step of every executed chapter: samples, seconds, samples/s, achieved TFLOP/s and
+    the fraction of the device's dense bf16 peak (GPUs of known peak only), read from the scorecards."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    rows = []
+    for key in keys:
+        card = Path(folder) / f"{key}.scorecard.json"
+        if not card.is_file():
+            continue
+        p = json.loads(card.read_text())["provenance"]
+        for step, t in (p.get("throughput") or {}).items():
+            rows.append({"chapter": key, "training step": step, "device": p.get("device"),
+                         "samples": t.get("samples"), "seconds": t.get("seconds"),
+                         "samples / s": t.get("samples_per_s"), "TFLOP/s": t.get("tflops"),
+                         "fraction of peak": t.get("peak_fraction")})
+    cols = ["chapter", "training step", "device", "samples", "seconds", "samples / s", "TFLOP/s", "fraction of peak"]
+    return pd.DataFrame(rows, columns=cols).set_index(["chapter", "training step"])

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -33,6 +34,7 @@ from typing import Callable, Sequence
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from .device import autocast, pick_device
@@ -80,7 +82,13 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What :func:`fit` measured: mean training loss per epoch, validation loss, time."""
+    """What :func:`fit` measured: mean training loss per epoch, validation loss, time and arithmetic.
+
+    ``epoch_time_s`` includes validation; ``train_time_s`` counts the training steps alone (what
+    :meth:`samples_per_s` divides by). ``flops_per_sample`` is the arithmetic of one training step
+    (forward and backward, counted by :class:`torch.utils.flop_counter.FlopCounterMode` on the first
+    step: matrix products, convolutions and attention, the operations that dominate) per sample.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -88,15 +96,33 @@ class History:
     steps: int = 0
     samples: int = 0
     resumed_from_epoch: int = 0
+    desc: str = ""
+    train_time_s: float = 0.0
+    flops_per_sample: float | None = None
 
     @property
     def epochs(self) -> int:
         return len(self.train_loss)
 
     def samples_per_s(self) -> float:
-        """Training throughput over the epochs run in this process."""
-        t = sum(self.epoch_time_s)
+        """Training throughput (samples per second of training steps) over the epochs run in this process."""
+        t = self.train_time_s or sum(self.epoch_time_s)
         return self.samples / t if t > 0 else float("nan")
+
+    def flops_per_s(self) -> float | None:
+        """Achieved training arithmetic (FLOP/s), or ``None`` when it was not counted."""
+        return None if self.flops_per_sample is None else self.flops_per_sample * self.samples_per_s()
+
+
+#: Called with the :class:`History` of every finished :func:`fit` (set by a chapter's run, which
+#: records each training step's throughput for the execution-statistics page).
+_fit_recorder: Callable[[History], None] | None = None
+
+
+def set_fit_recorder(fn: Callable[[History], None] | None) -> None:
+    """Install (or, with ``None``, remove) the function that receives every finished fit's History."""
+    global _fit_recorder
+    _fit_recorder = fn
 
 
 def _as_tuple(data) -> Batch:
@@ -227,7 +253,7 @@ def fit(
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps_per_epoch * cfg.epochs))
 
-    hist = History()
+    hist = History(desc=cfg.desc)
     start_epoch = 0
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
     fp = _fingerprint(cfg, n)
@@ -258,13 +284,18 @@ def fit(
                 continue
             local = idx[rank::world]
             batch = tuple(t[local].to(device, non_blocking=True) for t in data)
-            with autocast(device):
-                loss = loss_fn(net, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{cfg.desc}: loss became {loss.item()} at epoch {epoch}, step {hist.steps}")
-            # DDP averages gradients over ranks; weighting by the local share makes that the mean
-            # over the global batch even when the ranks' shares differ by one.
-            (loss * (local.numel() * world / idx.numel())).backward()
+            # the first step of a run is counted (FLOPs of forward + backward); counting does not change the numbers
+            counter = FlopCounterMode(display=False) if hist.flops_per_sample is None and hist.steps == 0 else None
+            with counter or contextlib.nullcontext():
+                with autocast(device):
+                    loss = loss_fn(net, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{cfg.desc}: loss became {loss.item()} at epoch {epoch}, step {hist.steps}")
+                # DDP averages gradients over ranks; weighting by the local share makes that the mean
+                # over the global batch even when the ranks' shares differ by one.
+                (loss * (local.numel() * world / idx.numel())).backward()
+            if counter is not None:
+                hist.flops_per_sample = counter.get_total_flops() / local.numel()
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
@@ -276,6 +307,9 @@ def fit(
             hist.steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4g}", refresh=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        hist.train_time_s += time.perf_counter() - t0
         hist.train_loss.append(total / max(seen, 1))
         hist.samples += seen
         if val is not None:
@@ -293,4 +327,6 @@ def fit(
             on_epoch_end(epoch, hist)
     bar.close()
     net.eval()
+    if _fit_recorder is not None and rank == 0:
+        _fit_recorder(hist)
     return hist

@@ -121,3 +121,76 @@ def test_predict_batches_and_restores_mode():
     model.eval()
     with torch.no_grad():
         assert torch.allclose(out, model(x))
+
+
+def test_flops_of_a_training_step_are_counted_exactly():
+    # Linear 10 -> 7 -> 5: forward 2*(70 + 35) FLOPs per sample; backward 2*35 (weight) + 2*35 (input
+    # of the second layer) + 2*70 (weight of the first; its input needs no gradient) = 280.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 7), nn.ReLU(), nn.Linear(7, 5))
+    x, y = torch.randn(64, 10), torch.randn(64, 5)
+    hist = fit(model, (x, y), _loss, TrainConfig(epochs=2, batch_size=16, progress=False, desc="mlp"))
+    assert hist.flops_per_sample == 210 + 280
+    assert hist.desc == "mlp"
+    assert 0 < hist.train_time_s <= sum(hist.epoch_time_s)
+    assert hist.flops_per_s() == pytest.approx(490 * hist.samples_per_s())
+
+
+def test_counting_flops_does_not_change_the_numbers(monkeypatch):
+    # the first step runs under FlopCounterMode; the same run without the counter must match bit for bit
+    import astrorepro.train as train
+
+    m1, data = _problem()
+    torch.manual_seed(5)
+    h1 = fit(m1, data, _loss, CFG)
+
+    class NoCounter:  # what fit sees instead of FlopCounterMode: counts nothing, changes nothing
+        def __init__(self, display=False):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def get_total_flops(self):
+            return 0
+
+    monkeypatch.setattr(train, "FlopCounterMode", NoCounter)
+    m2, _ = _problem()
+    torch.manual_seed(5)
+    h2 = fit(m2, data, _loss, CFG)
+    assert h1.flops_per_sample > 0 and h2.flops_per_sample == 0
+    assert h1.train_loss == h2.train_loss
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_chapter_run_records_every_fit_as_throughput(tmp_path, monkeypatch):
+    from astrorepro import chapters
+
+    monkeypatch.setenv("ASTROREPRO_RUN_DIR", str(tmp_path))
+    run = chapters.start("lmd", mode="quick", seed=0, device="cpu")
+    model, data = _problem()
+    fit(model, data, _loss, TrainConfig(epochs=1, batch_size=32, progress=False, desc="step A"))
+    fit(model, data, _loss, TrainConfig(epochs=2, batch_size=32, progress=False, desc="step A"))
+    fit(model, data, _loss, TrainConfig(epochs=1, batch_size=32, progress=False, desc="step B"))
+    tp = run.throughput_table()
+    assert set(tp) == {"step A", "step B"}
+    assert tp["step A"]["samples"] == 3 * 300 and tp["step B"]["samples"] == 300
+    assert tp["step A"]["tflops"] > 0
+    assert tp["step A"]["peak_fraction"] is None  # no peak figure for a CPU
+    run.finish(display=False)
+    card = __import__("json").loads((tmp_path / "lmd.scorecard.json").read_text())
+    assert card["provenance"]["throughput"]["step B"]["samples"] == 300
+    # finish() uninstalls the recorder: later fits are not charged to the finished run
+    fit(model, data, _loss, TrainConfig(epochs=1, batch_size=32, progress=False, desc="step C"))
+    assert "step C" not in run.throughput
+
+
+def test_peak_flops_is_known_for_gpus_only():
+    from astrorepro.device import PEAK_BF16_TFLOPS, peak_flops
+
+    assert peak_flops(torch.device("cpu")) is None
+    assert PEAK_BF16_TFLOPS["H200"] == pytest.approx(989.4)

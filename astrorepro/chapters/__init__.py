@@ -17,6 +17,7 @@ from types import ModuleType
 from .. import plots
 from ..device import pick_device
 from ..scorecard import Scorecard
+from ..train import set_fit_recorder
 from ._base import MODES, ChapterInfo, Run, seed_everything
 
 #: The chapters of the book, in reading order. Only these are executed by ``astrorepro run all``.
@@ -74,5 +75,8 @@ def start(key: str, mode: str = "quick", seed: int = 0, device: str = "auto", **
     rng = seed_everything(seed)
     dev = pick_device(device)
     plots.use_style()
-    return Run(info=mod.INFO, mode=mode, seed=int(seed), cfg=cfg, device=dev, rng=rng,
-               scorecard=Scorecard(chapter=key, mode=mode))
+    run = Run(info=mod.INFO, mode=mode, seed=int(seed), cfg=cfg, device=dev, rng=rng,
+              scorecard=Scorecard(chapter=key, mode=mode))
+    # every training run of the chapter reports its throughput to this run (until run.finish())
+    set_fit_recorder(lambda hist: run.record_throughput(hist.desc or "train", hist))
+    return run

@@ -67,13 +67,36 @@ class Run:
         return time.perf_counter() - self.t0
 
     def record_throughput(self, step: str, history) -> None:
-        """Record the training throughput (samples per second) of one of the chapter's training steps.
+        """Add one training run (a :class:`astrorepro.train.History`) to the throughput of ``step``.
 
-        ``history`` is the :class:`astrorepro.train.History` returned by ``fit``. The figures go into the
+        :func:`astrorepro.chapters.start` has every ``fit`` of the chapter call this with its progress-bar
+        label as ``step``, so repeated fits of one kind (heads, baselines) add up. The figures (samples
+        per second, achieved TFLOP/s and, on a GPU of known peak, the fraction of that peak) go into the
         scorecard's provenance and onto the book's execution-statistics page.
         """
-        self.throughput[step] = {"samples_per_s": round(float(history.samples_per_s()), 1),
-                                 "samples": int(history.samples), "seconds": round(sum(history.epoch_time_s), 2)}
+        t = self.throughput.setdefault(step, {"samples": 0, "seconds": 0.0, "flops": 0.0, "counted": True})
+        seconds = history.train_time_s or sum(history.epoch_time_s)
+        t["samples"] += int(history.samples)
+        t["seconds"] += float(seconds)
+        if history.flops_per_sample is None:
+            t["counted"] = False
+        else:
+            t["flops"] += history.flops_per_sample * history.samples
+
+    def throughput_table(self) -> dict:
+        """Per training step: samples, seconds, samples/s, TFLOP/s and the fraction of the device's peak."""
+        from ..device import peak_flops
+
+        peak = peak_flops(self.device)
+        out = {}
+        for step, t in self.throughput.items():
+            s = t["seconds"]
+            rate = t["flops"] / s if s > 0 and t["counted"] else None
+            out[step] = {"samples": t["samples"], "seconds": round(s, 2),
+                         "samples_per_s": round(t["samples"] / s, 1) if s > 0 else None,
+                         "tflops": None if rate is None else float(f"{rate / 1e12:.4g}"),
+                         "peak_fraction": None if rate is None or peak is None else float(f"{rate / peak:.4g}")}
+        return out
 
     def finish(self, display: bool = True):
         """Record provenance, write the scorecard JSON, show the table; raise on a failed must-hold claim.
@@ -88,7 +111,14 @@ class Run:
             wall_time_s=self.elapsed(),
         )
         sc.provenance["budget_quick_s"] = self.info.budget_quick_s
-        sc.provenance["throughput"] = self.throughput
+        sc.provenance["throughput"] = self.throughput_table()
+        from ..device import peak_flops
+
+        peak = peak_flops(self.device)
+        sc.provenance["device_peak_tflops"] = None if peak is None else peak / 1e12
+        from ..train import set_fit_recorder
+
+        set_fit_recorder(None)
         sc.save(run_dir() / f"{self.info.key}.scorecard.json")
         table = sc.table()
         if display:
