@@ -300,3 +300,25 @@ def test_real_sdss_table_and_wise_class_mix():
     for c, name in enumerate(("GALAXY", "QSO", "STAR")):
         med = t.loc[t["class"] == name, "r"].median()
         assert abs(w.truth.loc[w.labels == c, "r"].median() - med) < 0.15
+
+
+def test_image_containers_share_one_base_and_check_their_shapes():
+    import numpy as np
+    import pandas as pd
+
+    from astrorepro.data.galaxies import GalaxyImages
+    from astrorepro.data.images import LabelledImages
+    from astrorepro.data.wise import WiseImages
+
+    truth = pd.DataFrame({"z": np.arange(5)})
+    w = WiseImages(np.zeros((5, 4, 8, 8), np.float32), np.arange(5) % 3, ("galaxy", "quasar", "star"), truth)
+    assert isinstance(w, LabelledImages) and w.bands == ("W1", "W2", "W3", "W4")
+    sub = w.subset(np.array([True, False, True, False, False]))
+    assert isinstance(sub, WiseImages) and list(sub.ids) == [0, 2] and list(sub.truth.z) == [0, 2]
+    assert w.bands_subset(["W1", "W2"]).images.shape == (5, 2, 8, 8)
+    with pytest.raises(ValueError, match="unknown band"):
+        w.bands_subset(["W5"])
+    with pytest.raises(ValueError, match="band names"):
+        GalaxyImages(np.zeros((5, 4, 8, 8), np.float32), np.zeros(5, int), ("a",), truth)
+    with pytest.raises(ValueError, match="same length"):
+        GalaxyImages(np.zeros((4, 3, 8, 8), np.float32), np.zeros(5, int), ("a",), truth)

@@ -22,8 +22,9 @@ _STELLAR = {
     "lamost_match": "validate", "xp_match": "validate",
 }
 
-# ---- galaxies / WISE (owned by another helper: add your name -> module entries here) ----------
+# ---- galaxies / WISE ----------------------------------------------------------------------------
 _IMAGES: dict[str, str] = {
+    "LabelledImages": "images",
     "GalaxyImages": "galaxies", "GalaxySimConfig": "galaxies", "simulate_galaxies": "galaxies",
     "GALAXY10_CLASSES": "galaxies", "LVM4_CLASSES": "galaxies", "GALAXY10_TO_LVM4": "galaxies",
     "to_lvm4": "galaxies", "measure_morphology": "galaxies",

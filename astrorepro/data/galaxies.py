@@ -68,13 +68,14 @@ psf_fwhm_{g,r,z} (arcsec); sigma_{g,r,z} (noise per pixel, nanomaggies); flux_st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from .images import LabelledImages
 from .sersic import convolve_psf, render_profiles, sersic_fn, sersic_norm
 
 __all__ = [
@@ -151,48 +152,14 @@ class GalaxySimConfig:
 
 
 @dataclass
-class GalaxyImages:
-    """A batch of galaxy images with labels and truth; returned by simulators and real loaders.
+class GalaxyImages(LabelledImages):
+    """Galaxy images (see :class:`~astrorepro.data.images.LabelledImages`): DECaLS g, r, z in
+    nanomaggies from the simulator, or RGB in [0, 1] (``units="rgb"``, ``pixel_scale=None``) as the
+    real JPEG composites."""
 
-    Attributes:
-        images: float32 (n, 3, H, W). ``units`` says what the values are: "nanomaggies" (bands g,
-            r, z) or "rgb" (channels R, G, B in [0, 1], as the real JPEG composites).
-        labels: int (n,) class index into ``class_names``.
-        class_names: names of the classes.
-        truth: pandas DataFrame, one row per image (simulator truth, or the real catalogue).
-        bands: band or channel names of axis 1.
-        units: "nanomaggies" or "rgb".
-        pixel_scale: arcsec per pixel, or None where unknown/variable (the real JPEGs).
-        ids: identifiers (n,) (strings for real data, running integers for simulations).
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: tuple[str, ...]
-    truth: pd.DataFrame
     bands: tuple[str, ...] = DECALS_BANDS
     units: str = "nanomaggies"
     pixel_scale: float | None = DECALS_PIXEL_SCALE
-    ids: np.ndarray = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4:
-            raise ValueError(f"images must be (n, C, H, W), got shape {self.images.shape}")
-        if len(self.labels) != len(self.images) or len(self.truth) != len(self.images):
-            raise ValueError("images, labels and truth must have the same length")
-        if self.ids is None:
-            self.ids = np.arange(len(self.images))
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def subset(self, idx: np.ndarray | Sequence[int]) -> "GalaxyImages":
-        """Rows ``idx`` (integer or boolean index) as a new GalaxyImages."""
-        idx = np.asarray(idx)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        return replace(self, images=self.images[idx], labels=self.labels[idx],
-                       truth=self.truth.iloc[idx].reset_index(drop=True), ids=self.ids[idx])
 
     def to_rgb(self, mapping: str = "dr2", **kw) -> "GalaxyImages":
         """The same images in RGB space (n, 3, H, W) in [0, 1].

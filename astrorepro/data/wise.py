@@ -49,14 +49,14 @@ n_neighbours, glat, snr_W1..snr_W4 (matched-filter S/N of the target alone), sig
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 import scipy.fft
 
+from .images import LabelledImages
 from .sersic import FWHM_TO_SIGMA, gaussian_otf, point_sources, render_profiles, sersic_fn, sersic_norm
 
 __all__ = ["WISE_BANDS", "WISE_CLASSES", "WISE_PIXEL_SCALE", "WISE_FWHM", "WISE_DEPTH_MJY",
@@ -93,42 +93,13 @@ class WiseSimConfig:
 
 
 @dataclass
-class WiseImages:
-    """WISE cutouts with labels and truth.
+class WiseImages(LabelledImages):
+    """WISE cutouts (see :class:`~astrorepro.data.images.LabelledImages`): float32 (n, 4, H, W) in
+    Vega nanomaggies (bands W1..W4), labels indexing ``class_names`` (galaxy, quasar, star)."""
 
-    Attributes:
-        images: float32 (n, 4, H, W) in Vega nanomaggies (bands W1..W4).
-        labels: int (n,) index into ``class_names`` (galaxy, quasar, star).
-        class_names, truth, bands, units, pixel_scale as in GalaxyImages.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: tuple[str, ...]
-    truth: pd.DataFrame
     bands: tuple[str, ...] = WISE_BANDS
     units: str = "vega_nanomaggies"
-    pixel_scale: float = WISE_PIXEL_SCALE
-    ids: np.ndarray = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.ids is None:
-            self.ids = np.arange(len(self.images))
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def subset(self, idx) -> "WiseImages":
-        idx = np.asarray(idx)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        return replace(self, images=self.images[idx], labels=self.labels[idx],
-                       truth=self.truth.iloc[idx].reset_index(drop=True), ids=self.ids[idx])
-
-    def bands_subset(self, bands: Sequence[str]) -> "WiseImages":
-        """Keep only some bands (e.g. W1-W3), for the W3/W4-missing experiments."""
-        idx = [self.bands.index(b) for b in bands]
-        return replace(self, images=self.images[:, idx], bands=tuple(bands))
+    pixel_scale: float | None = WISE_PIXEL_SCALE
 
 
 def wise_noise_sigma(depth_mag: np.ndarray, pixel_scale: float = WISE_PIXEL_SCALE) -> np.ndarray:
