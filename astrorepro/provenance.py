@@ -104,9 +104,10 @@ def execution_table(folder, keys):
     return pd.DataFrame(rows).set_index("chapter")
 
 
-def throughput_table(folder, keys):
-    """Every training step of every executed chapter: samples, seconds, samples/s, achieved TFLOP/s and
-    the fraction of the device's dense bf16 peak (GPUs of known peak only), read from the scorecards."""
+def throughput_table(folder, keys, top: int | None = 3):
+    """The ``top`` longest training steps of each executed chapter (all with ``top=None``): samples,
+    seconds, samples/s, achieved TFLOP/s and the fraction of the device's dense bf16 peak (GPUs of
+    known peak only), read from the scorecards."""
     import json
     from pathlib import Path
 
@@ -118,7 +119,8 @@ def throughput_table(folder, keys):
         if not card.is_file():
             continue
         p = json.loads(card.read_text())["provenance"]
-        for step, t in (p.get("throughput") or {}).items():
+        steps = sorted((p.get("throughput") or {}).items(), key=lambda kv: -(kv[1].get("seconds") or 0))
+        for step, t in steps[:top]:
             rows.append({"chapter": key, "training step": step, "device": p.get("device"),
                          "samples": t.get("samples"), "seconds": t.get("seconds"),
                          "samples / s": t.get("samples_per_s"), "TFLOP/s": t.get("tflops"),

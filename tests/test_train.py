@@ -184,6 +184,11 @@ def test_a_chapter_run_records_every_fit_as_throughput(tmp_path, monkeypatch):
     run.finish(display=False)
     card = __import__("json").loads((tmp_path / "lmd.scorecard.json").read_text())
     assert card["provenance"]["throughput"]["step B"]["samples"] == 300
+    from astrorepro.provenance import throughput_table
+
+    table = throughput_table(tmp_path, ["lmd"], top=1)  # the longest step only
+    longest = max(tp, key=lambda k: tp[k]["seconds"])
+    assert list(table.index) == [("lmd", longest)] and table["samples"].iloc[0] == tp[longest]["samples"]
     # finish() uninstalls the recorder: later fits are not charged to the finished run
     fit(model, data, _loss, TrainConfig(epochs=1, batch_size=32, progress=False, desc="step C"))
     assert "step C" not in run.throughput
