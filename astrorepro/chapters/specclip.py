@@ -54,7 +54,7 @@ class Config:
     xp_model: str = "xp_oae_quick"
     lrs_epochs: int = 4
     lrs_lr: float = 1e-3
-    xp_epochs: int = 20
+    xp_epochs: int = 80  # the one-hidden-layer OAE needs many epochs to learn the weak spectral directions
     xp_lr: float = 2e-3
     batch_size: int = 64
     # alignment
@@ -70,7 +70,7 @@ class Config:
     head_steps: int = 300  # optimiser steps per parameter head (independent of the labelled size)
     n_anomalies: int = 30  # of each kind injected into the test set
     # real data
-    real_xp_epochs: int = 10
+    real_xp_epochs: int = 20
     real_head_steps: int = 500
     gbt_trees: int = 100
     gbt_jobs: int = 1  # LightGBM threads (deterministic for a fixed number of threads)
@@ -82,7 +82,7 @@ class Config:
 CONFIGS = {
     "quick": Config(),
     "full": Config(n_train=30000, n_test=3000, lrs_model="specformer_lrs_small", xp_model="xp_oae_small",
-                   lrs_epochs=10, lrs_lr=5e-4, xp_epochs=40, batch_size=256, embed_dim=128, n_shared=96,
+                   lrs_epochs=10, lrs_lr=5e-4, xp_epochs=100, batch_size=256, embed_dim=128, n_shared=96,
                    clip_epochs=40, clip_batch=1024, clip_lr=1e-3, retrieval_n=1000,
                    label_sizes=(100, 300, 1000, 3000, 10000, 30000), head_steps=1000, n_anomalies=200,
                    real_xp_epochs=150, real_head_steps=3000, gbt_trees=400, gbt_jobs=8, torch_threads=0,
