@@ -145,3 +145,47 @@ def test_box_metrics():
     acc = detection_accuracy(wrong, boxes, labels)
     assert acc["accuracy"] == 0.0 and acc["fp"] == 2 and acc["fn"] == 2
     assert average_precision(wrong, boxes, labels, 2)["mAP"] == 0.0
+
+
+# ----------------------------------------------------------------------------- fine-tuning and pretraining details
+def test_finetune_starts_at_the_frozen_solution(setup):
+    """The fine-tuned classifier before any step gives the frozen head's probabilities exactly, with
+    fixed standardisation and with tracked statistics (eval mode)."""
+    data, lvm, _ = setup
+    zp, zt = L.embed(lvm, data["pool"], CPU), L.embed(lvm, data["test"], CPU)
+    p, head = L.train_head(L.standardise(zp, zp), data["y_pool"], L.standardise(zt, zp), TINY, 0, 4, CPU,
+                           return_head=True)
+    for track in (False, True):
+        clf = L.LVMClassifier(lvm, TINY.head_hidden, 4, *L.feature_scale(zp), head=head, track_stats=track)
+        q = L._probs(clf, data["test"], CPU)
+        np.testing.assert_allclose(q, p, atol=1e-4 if track else 1e-6)
+    clf.train()
+    assert clf(data["test"][:1]).shape == (1, 4)  # a batch of one falls back to the running statistics
+
+
+def test_recon_loss_skip_drop_only_in_training(setup):
+    data, lvm, _ = setup
+    x = data["test"][:4]
+    lvm.eval()
+    torch.manual_seed(0)
+    full = L._recon_loss(lvm, (x,), skip_drop=1.0)
+    torch.manual_seed(0)
+    assert torch.allclose(full, L._recon_loss(lvm, (x,), skip_drop=0.0))
+    lvm.train()
+    torch.manual_seed(0)
+    dropped = L._recon_loss(lvm, (x,), skip_drop=1.0)
+    torch.manual_seed(0)
+    xa = L.dihedral(x)
+    sk = lvm.encoder_stages(xa)
+    ref = torch.nn.functional.l1_loss(lvm.decode([torch.zeros_like(s) for s in sk[:-1]] + [sk[-1]]), xa)
+    assert torch.allclose(dropped, ref)
+    lvm.eval()
+
+
+def test_label_ratio_and_lower_bound():
+    df = pd.DataFrame({"method": ["ResNet18 scratch"] * 2, "shots": [5, 100], "auc": [0.5, 0.6]})
+    r, note = L.label_ratio({"LVM frozen + head": 10.0, "ResNet18 scratch": 50.0}, df)
+    assert r == pytest.approx(5.0) and note == ""
+    r, note = L.label_ratio({"LVM frozen + head": 10.0, "ResNet18 scratch": math.inf}, df)
+    assert r == pytest.approx(10.0) and "lower bound" in note
+    assert math.isnan(L.label_ratio({"LVM frozen + head": math.inf, "ResNet18 scratch": 5.0}, df)[0])
