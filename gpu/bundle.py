@@ -82,15 +82,12 @@ def closure(roots: list[str], skip: set[str], python: str = "3.12") -> dict[str,
     return out
 
 
-def download(name: str, version: str, dest: Path) -> Path:
+def download(name: str, version: str, dest: Path) -> None:
+    """``name==version`` as a CPython 3.12 Linux wheel (or a pure-Python one) into ``dest``."""
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
            "--python-version", "3.12", "--implementation", "cp", "--abi", "cp312", "--abi", "abi3", "--abi", "none",
            *[a for p in PLATFORMS for a in ("--platform", p)], "--platform", "any", "-d", str(dest), f"{name}=={version}"]
-    before = set(dest.iterdir())
     subprocess.run(cmd, check=True)
-    new = sorted(set(dest.iterdir()) - before)
-    matches = [p for p in dest.iterdir() if norm(p.name.split("-")[0]) == norm(name)]
-    return (new or matches)[0]
 
 
 def main(argv=None) -> int:

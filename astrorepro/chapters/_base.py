@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from .. import provenance
-from ..device import describe
+from ..device import describe, peak_flops
 from ..paths import run_dir
 from ..scorecard import Scorecard
+from ..train import set_fit_recorder
 
 MODES = ("quick", "full")
 
@@ -85,8 +86,6 @@ class Run:
 
     def throughput_table(self) -> dict:
         """Per training step: samples, seconds, samples/s, TFLOP/s and the fraction of the device's peak."""
-        from ..device import peak_flops
-
         peak = peak_flops(self.device)
         out = {}
         for step, t in self.throughput.items():
@@ -112,13 +111,9 @@ class Run:
         )
         sc.provenance["budget_quick_s"] = self.info.budget_quick_s
         sc.provenance["throughput"] = self.throughput_table()
-        from ..device import peak_flops
-
         peak = peak_flops(self.device)
         sc.provenance["device_peak_tflops"] = None if peak is None else peak / 1e12
-        from ..train import set_fit_recorder
-
-        set_fit_recorder(None)
+        set_fit_recorder(None)  # later fits are not charged to this run
         sc.save(run_dir() / f"{self.info.key}.scorecard.json")
         table = sc.table()
         if display:

@@ -318,9 +318,9 @@ class LVMClassifier(nn.Module):
         z = self.lvm.encode(x)
         if self.bn is None:
             return self.head((z - self.mean) / self.std)
-        if self.training and z.shape[0] < 2:  # one sample has no batch statistics: use the running ones
-            return self.head((z - self.bn.running_mean) / torch.sqrt(self.bn.running_var + self.bn.eps))
-        return self.head(self.bn(z))
+        # a batch of one has no batch statistics: it uses (and does not update) the running ones
+        return self.head(F.batch_norm(z, self.bn.running_mean, self.bn.running_var, eps=self.bn.eps,
+                                      momentum=self.bn.momentum, training=self.training and z.shape[0] > 1))
 
 
 def _ce(model, batch):
