@@ -45,6 +45,11 @@ def test_simulated_pairs(setup):
     assert np.allclose(train.xp[:, 107], 1.0)  # normalised at 550 nm
     assert abs(np.median(train.lrs) - 1.0) < 0.1  # continuum-normalised
     assert train.wave_lrs.size == 1462 and abs(train.wave_lrs[0] - 3999.4) < 0.1 and abs(train.wave_lrs[-1] - 5598.9) < 0.1
+    # the noise-free spectra differ from the observed ones by the noise of each star's S/N, and by no offset
+    resid = test.lrs - test.meta["lrs_clean"]
+    assert test.meta["lrs_clean"].shape == test.lrs.shape
+    assert np.median(resid.std(1) * test.meta["snr"]) == pytest.approx(1.0, rel=0.15)
+    assert abs(np.median(resid)) < 0.005
 
 
 def test_pretraining_histories_and_baselines(setup):
@@ -90,9 +95,15 @@ def test_alignment_translation_heads_and_claims(setup):
     with pytest.raises(ValueError, match="decoders"):
         chapter.translation(models["base"], c_tr, c_te, train, test, DEV)
     tr = chapter.translation(models["pr"], c_tr, c_te, train, test, DEV)
-    assert set(tr["median_mae"]) == {"model", "mean", "nn", "ridge"}
+    assert set(tr["median_mae"]) == {"model", "mean", "nn", "ridge", "noise"}
+    assert set(tr["median_mae_clean"]) == {"model", "mean", "nn", "ridge"}
+    # the nearest neighbour copies a noisy spectrum: against the noise-free truth it keeps its own noise
+    assert tr["median_mae_clean"]["nn"] > tr["median_mae"]["noise"] * 0.5
+    assert tr["median_mae_clean"]["mean"] < tr["median_mae"]["mean"]
     assert tr["pred"]["model"].shape == test.lrs.shape
     chapter.translation_claims(sc, tr, "pr")
+    m = tr["median_mae_clean"]
+    assert {c.id: c.value for c in sc.claims}["translate-vs-nn"] == pytest.approx(m["model"] / m["nn"])
     feats = chapter.embedding_features(models, c_tr, c_te, train, test, DEV)
     assert set(feats) == {"LRS encoder", "XP encoder", "LRS aligned (pr)", "XP aligned (pr)", "LRS aligned (split)",
                           "scratch (raw LRS)"}

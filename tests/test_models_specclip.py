@@ -219,3 +219,24 @@ def test_specclip_full_sizes_and_errors():
         create_model("test_specclip", variant="clip-r")
     with pytest.raises(ValueError, match="n_shared"):
         create_model("test_specclip", variant="split", n_shared=16)
+
+
+@pytest.mark.parametrize("d_in", [32, 48])
+def test_lrs_head_pooling_equals_multihead_attention(d_in):
+    """The folded single-query pooling is nn.MultiheadAttention(query, tokens, tokens), values and gradients."""
+    from astrorepro.models.specclip import LRSHead
+
+    torch.manual_seed(0)
+    head = LRSHead(d_in, 32, n_heads=4, ratio=2, dropout=0.0)
+    with torch.no_grad():  # non-zero biases and a query of ordinary size, so that every term is exercised
+        head.attn.in_proj_bias.normal_()
+        head.query.normal_()
+    tokens = torch.randn(5, 17, d_in, dtype=torch.float64, requires_grad=True)
+    head = head.double()
+    ours = head.pool(tokens)
+    ref = head.attn(head.query.expand(5, -1, -1), tokens, tokens, need_weights=False)[0].squeeze(1)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
+    g_ours = torch.autograd.grad(ours.square().sum(), [tokens, head.query, *head.attn.parameters()])
+    g_ref = torch.autograd.grad(ref.square().sum(), [tokens, head.query, *head.attn.parameters()])
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

@@ -85,9 +85,31 @@ class LRSHead(nn.Module):
         self.mlp = ResidualMLP(d, ratio, dropout)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        q = self.query.expand(tokens.shape[0], -1, -1)  # (B, 1, d)
-        h = self.attn(q, tokens, tokens, need_weights=False)[0].squeeze(1)  # (B, d)
-        return self.mlp(self.ln(h))
+        return self.mlp(self.ln(self.pool(tokens)))
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``self.attn(query, tokens, tokens)`` for the one learned query, computed in an equivalent order.
+
+        With a single query, head h's score of token x_t is q_h . (Wk_h x_t + bk_h), so the query can be
+        folded into the key projection (d_in -> n_heads instead of d_in -> d), and the value projection
+        can follow the attention-weighted sum of the raw tokens instead of preceding it. Same function,
+        same parameters, but no projection of every token: 4-8 times less arithmetic (tests check it
+        against ``nn.MultiheadAttention``). (B, T, d_in) -> (B, d).
+        """
+        a = self.attn
+        H, d = a.num_heads, a.embed_dim
+        dh = d // H
+        if a._qkv_same_embed_dim:
+            w_q, w_k, w_v = a.in_proj_weight.chunk(3)
+        else:
+            w_q, w_k, w_v = a.q_proj_weight, a.k_proj_weight, a.v_proj_weight
+        b_q, b_k, b_v = a.in_proj_bias.chunk(3)
+        q = F.linear(self.query.reshape(1, d), w_q, b_q).view(H, dh) / dh ** 0.5  # scaled projected query
+        w_score = torch.einsum("he,hed->dh", q, w_k.view(H, dh, -1))  # (d_in, H)
+        scores = tokens @ w_score + (q * b_k.view(H, dh)).sum(-1)  # (B, T, H)
+        pooled = torch.einsum("bth,btd->bhd", scores.softmax(dim=1), tokens)  # (B, H, d_in)
+        heads = torch.einsum("bhd,hed->bhe", pooled, w_v.view(H, dh, -1)) + b_v.view(H, dh)  # (B, H, dh)
+        return a.out_proj(heads.reshape(tokens.shape[0], d))
 
 
 class XPHead(nn.Module):
