@@ -105,6 +105,13 @@ def test_hotter_star_is_bluer():
     lrs = stars.noiseless_lamost(lab)
     blue = lrs.flux[:, (lrs.wave > 4000) & (lrs.wave < 4500)].mean(1) / lrs.flux[:, (lrs.wave > 7000) & (lrs.wave < 7500)].mean(1)
     assert np.all(np.diff(blue) > 0)
+    # other LRS views are windows of the same noise-free spectra; XP is not an LRS view
+    win = stars.noiseless_lamost(lab, view="specclip")
+    i0 = int(np.argmin(abs(lrs.wave - win.wave[0])))
+    np.testing.assert_allclose(win.wave, lrs.wave[i0:i0 + win.wave.size])
+    np.testing.assert_allclose(win.flux, lrs.flux[:, i0:i0 + win.wave.size], rtol=1e-5)
+    with pytest.raises(ValueError, match="LAMOST views"):
+        stars.noiseless_lamost(lab, view="xp")
     # extinction reddens XP
     red = stars.simulate_spectra({**lab, "ebprp": np.full(5, 0.8)}, views=("xp",))["xp"]
     assert np.all(red.flux[:, 60] / red.flux[:, 250] < xp.flux[:, 60] / xp.flux[:, 250])

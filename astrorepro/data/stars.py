@@ -767,12 +767,15 @@ def simulate_stars(n: int, seed: int = 0, views=("lamost", "xp"), **kw) -> StarS
     return simulate_spectra(labels, seed=seed, views=views, **kw)
 
 
-def noiseless_lamost(labels: dict, telluric: bool = False) -> Spectra:
-    """Noise-free LAMOST-grid model spectra (no flux-calibration error, no dead pixels)."""
+def noiseless_lamost(labels: dict, telluric: bool = False, view: str = "lamost") -> Spectra:
+    """Noise-free LAMOST model spectra (no flux-calibration error, no dead pixels) in one LRS ``view``
+    (``lamost``, ``specclip`` or ``wide``)."""
+    if view == "xp":
+        raise ValueError("noiseless_lamost makes LAMOST views; 'xp' is not one")
     lab = complete_labels(labels)
     lab["snr"] = np.full(len(lab["teff"]), 1e6, np.float32)
-    s = simulate_spectra(lab, views=("lamost",), telluric=telluric, flux_calib_error=0.0, dead_fraction=0.0)
-    return s["lamost"]
+    s = simulate_spectra(lab, views=(view,), telluric=telluric, flux_calib_error=0.0, dead_fraction=0.0)
+    return s[view]
 
 
 def equivalent_width(spec: Spectra, center: float, half_width: float, cont_windows) -> np.ndarray:

@@ -99,7 +99,7 @@ class LRSHead(nn.Module):
         a = self.attn
         H, d = a.num_heads, a.embed_dim
         dh = d // H
-        if a._qkv_same_embed_dim:
+        if a.in_proj_weight is not None:  # keys and values as wide as the queries: one packed weight
             w_q, w_k, w_v = a.in_proj_weight.chunk(3)
         else:
             w_q, w_k, w_v = a.q_proj_weight, a.k_proj_weight, a.v_proj_weight
