@@ -98,6 +98,15 @@ def glue_figure(name: str, fig, display: bool = False) -> None:
     plt.close(fig)
 
 
+def placeholder_figure(text: str):
+    """A small figure saying what is missing, e.g. real data absent from the data directory, so that every
+    figure a chapter's text glues stays defined and the book builds."""
+    fig, ax = subplots(1, 1, width="half", aspect=0.4)
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    return fig
+
+
 def glue_value(name: str, value, display: bool = False) -> None:
     """Glue a number (or short text) for ``{glue:text}`name:fmt``` in the prose."""
     if hasattr(value, "item"):

@@ -1063,10 +1063,3 @@ def missing_real_data(sc, claim_id: str, what: str) -> None:
     sc.claim(claim_id, ref="real data", claim=f"needs the {what} under ASTROREPRO_DATA_DIR", value="absent",
              op="==", target="present", must_hold=False, status="needs real data", fmt="s")
 
-
-def placeholder_figure(text: str):
-    """A small figure saying what is missing (keeps every glued figure defined)."""
-    fig, ax = plots.subplots(1, 1, width="half", aspect=0.4)
-    ax.text(0.5, 0.5, text, ha="center", va="center")
-    ax.set_axis_off()
-    return fig
